@@ -27,8 +27,9 @@ def describe_repository(client, name):
 
 
 def find_image_digest(client, repository, tag, registry_id=None):
-    """Digest of the image tagged ``tag`` in ECR, or None."""
-    kwargs = dict(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    """Digest of the image tagged ``tag`` (or with digest ``tag`` when it starts with sha256:) in ECR, or None."""
+    image_id = {"imageDigest": tag} if tag.startswith("sha256:") else {"imageTag": tag}
+    kwargs = dict(repositoryName=repository, imageIds=[image_id])
     if registry_id:
         kwargs["registryId"] = registry_id
     try:
