@@ -771,6 +771,9 @@ class Deployer:
             entry.update(ecs_utils.summarise(svc, target, known_events.get(name, set())))
             out.append(entry)
 
+        self.result["services"] = out
+        self.result["task_definition_arn"] = out[0]["task_definition_arn"] if out else None
+        self.result["previous_task_definition_arn"] = out[0]["previous_task_definition_arn"] if out else None
         if p["wait"] and to_wait and not self.check:
             try:
                 waited = ecs_utils.wait_for_rollouts(self.ecs, cluster, to_wait, known_events,
@@ -778,7 +781,9 @@ class Deployer:
             except ecs_utils.RolloutError as e:
                 for entry in out:
                     entry.update(e.services.get(entry["service_name"], {}))
-                raise DeployFailed(str(e), services=out)
+                    entry.pop("wait_state", None)
+                    entry.pop("wait_reason", None)
+                raise DeployFailed(str(e))
             for entry in out:
                 if entry["service_name"] in waited:
                     entry.update(waited[entry["service_name"]])
@@ -787,9 +792,6 @@ class Deployer:
         for entry in out:
             entry.pop("wait_state", None)
             entry.pop("wait_reason", None)
-        self.result["services"] = out
-        self.result["task_definition_arn"] = out[0]["task_definition_arn"] if out else None
-        self.result["previous_task_definition_arn"] = out[0]["previous_task_definition_arn"] if out else None
 
     def target_revision(self, desired, want, registered, entry):
         key = json.dumps(want, sort_keys=True)
