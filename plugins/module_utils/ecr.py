@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import base64
 
-try:
-    import botocore  # noqa: F401  (imported for its exceptions by callers; keeps the HAS_BOTO3 pattern honest)
-except ImportError:
-    pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 

@@ -26,11 +26,6 @@ import copy
 import re
 import time
 
-try:
-    import botocore  # noqa: F401
-except ImportError:
-    pass
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 REGISTER_FIELDS = (

@@ -13,15 +13,15 @@ version_added: 0.1.0
 description:
   - Fingerprints the Docker build context (the Dockerfile, every file V(.dockerignore) lets through with its permission
     bits, the build args, the target and the platform; never mtimes or the Docker cache) and looks the fingerprint up as
-    an image tag (C(fp-<40 hex>)) in the registry. When the registry already holds it, that image's digest is used:
+    an image tag (C(fp-<40 hex>)) in the registry. When the registry already holds it, that image's digest is used;
     nothing is built or pushed, even on a fresh runner with an empty Docker cache (or no Docker engine at all).
   - Otherwise builds the image with the local Docker engine (classic builder, through the Docker SDK for Python),
     optionally runs a smoke test against it, tags it with the fingerprint and O(tags), and pushes it. A push counts as
     a change only when the registry did not already have that manifest.
   - For each service in O(service), the desired task definition is the service's current one (or O(task_definition))
     with the image of O(container) set to C(repository@sha256:digest). It is compared with the current one after
-    normalisation (order of containers, environment, secrets and other lists; defaults ECS fills in such as C(cpu: 0),
-    C(essential: true), C(protocol: tcp), empty lists; role names versus ARNs). A new revision is registered only when
+    normalisation (order of containers, environment, secrets and other lists; defaults ECS fills in, such as a
+    container C(cpu) of 0, C(essential) true, port C(protocol) tcp and empty lists; role names versus ARNs). A new revision is registered only when
     they differ, and UpdateService is called only when the service is not already on that revision (or O(force)).
   - Missing services are created from O(task_definition) and O(service_settings).
   - With O(wait), waits for all the updated services at once until their new deployment is COMPLETED and older
@@ -35,7 +35,7 @@ description:
     emulated ECR (moto) stores a different digest for the same manifest and two digests for one image would be worse
     than one authority."
 author:
-  - appdeploy.ecs contributors
+  - appdeploy.ecs contributors (@appdeploy)
 options:
   path:
     description: The build context directory.
@@ -255,10 +255,15 @@ extends_documentation_fragment:
   - amazon.aws.boto3
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Nothing is built, pushed, tagged, registered, created or updated; the fingerprint lookup drives the prediction.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: Before and after image, and per service the task definition ARN and normalised definition.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: A second run with the same inputs reports no change and calls no mutating API, unless O(force=true).
 requirements:
@@ -352,12 +357,12 @@ fingerprint:
       type: str
   sample: {"sha256": "3f2a...", "tag": "fp-3f2a..."}
 built:
-  description: Whether an image was built.
+  description: Whether an image was built (in check mode, whether one would be).
   returned: always
   type: bool
   sample: false
 pushed:
-  description: Whether a manifest the registry did not have was pushed.
+  description: Whether a manifest the registry did not have was pushed (in check mode, whether one would be).
   returned: always
   type: bool
   sample: false
@@ -661,8 +666,8 @@ class Deployer:
         # Did the registry already have this manifest? The engine knows the digest of earlier pushes of this image.
         known = None
         for rd in docker_engine.repo_digests(client, image_id):
-            name, _, d = rd.partition("@")
-            if name == self.image_repo and self.lookup(d):
+            name, sep, d = rd.partition("@")
+            if sep and name == self.image_repo and self.lookup(d):
                 known = d
                 break
         auth = None

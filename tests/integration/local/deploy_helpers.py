@@ -80,7 +80,8 @@ def run_deploy(args, tmp_path, check=False, diff=False, endpoint=None):
     env = aws_env(endpoint)
     env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
                ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     try:
         out = json.loads(proc.stdout)
         result = out["plays"][0]["tasks"][0]["hosts"]["localhost"]

@@ -145,12 +145,12 @@ def test_07_env_change_without_image_change(app):
     # the check-mode edit above is still there; put the file back so only the environment differs
     with open(os.path.join(app["ctx"], "www", "index.html"), "w") as f:
         f.write("hello, edited\n")
-    rc, r = run_deploy(args(app, task_definition=spec(app["family"], env=[{"name": "A", "value": "1"},
-                                                                           {"name": "B", "value": "3"}])), app["tmp"])
+    env = [{"name": "A", "value": "1"}, {"name": "B", "value": "3"}]
+    rc, r = run_deploy(args(app, task_definition=spec(app["family"], env=env)), app["tmp"])
     assert rc == 0, r.get("msg")
     assert r["changed"] and not r["built"] and r["services"][0]["changes"] == ["environment of container app"]
-    rc, r = run_deploy(args(app, task_definition=spec(app["family"], env=[{"name": "B", "value": 3},
-                                                                           {"name": "A", "value": "1"}])), app["tmp"])
+    reordered = [{"name": "B", "value": 3}, {"name": "A", "value": "1"}]
+    rc, r = run_deploy(args(app, task_definition=spec(app["family"], env=reordered)), app["tmp"])
     assert rc == 0 and r["changed"] is False, r["actions"]
 
 

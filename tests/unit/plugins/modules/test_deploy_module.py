@@ -2,8 +2,6 @@
 unexpected call fails the test) and a fake Docker engine. The real engine, registry and moto are exercised by
 tests/integration/local."""
 import datetime
-import json
-import os
 
 import boto3
 import pytest
@@ -185,7 +183,7 @@ def test_nothing_changed(aws, docker, ctx):
 def test_image_changed_builds_pushes_registers_updates(aws, docker, ctx):
     expect_image_missing(aws, ctx)
     aws.ecr.add_response("get_authorization_token", {"authorizationData": [{
-        "authorizationToken": "QVdTOnNlY3JldA==", "proxyEndpoint": "https://" + URI.split("/")[0]}]},
+        "authorizationToken": "QVdTOnNlY3JldA==", "proxyEndpoint": "https://" + URI.split("/", maxsplit=1)[0]}]},
         {"registryIds": [ACCOUNT]})
     aws.ecr.add_response("describe_images", {"imageDetails": [{"imageDigest": D2}]},
                          {"repositoryName": "app", "imageIds": [{"imageTag": fp_tag(ctx)}], "registryId": ACCOUNT})
