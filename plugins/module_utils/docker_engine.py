@@ -16,15 +16,28 @@ import tarfile
 import time
 import uuid
 
-try:
-    import docker
-    from docker.errors import DockerException, APIError, ImageNotFound, NotFound
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError as e:  # pragma: no cover - exercised by the sanity import test
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = e
-    DockerException = APIError = ImageNotFound = NotFound = Exception
+# The Docker SDK is imported only when the engine is needed (a build): a no-op run, the common case, does not pay
+# for the import (~50 ms, about 3% of a no-op deploy). HAS_DOCKER is known without importing it.
+import importlib.util
+
+HAS_DOCKER = importlib.util.find_spec("docker") is not None
+docker = None
+
+
+class _Unavailable(Exception):
+    """Stands in for the SDK's exception classes until (and unless) the SDK is imported."""
+
+
+DockerException = APIError = ImageNotFound = NotFound = _Unavailable
+
+
+def _import_docker():
+    global docker, DockerException, APIError, ImageNotFound, NotFound  # pylint: disable=global-statement
+    if docker is None:
+        import docker as sdk
+        from docker.errors import DockerException, APIError, ImageNotFound, NotFound  # noqa: F811
+        docker = sdk
+    return docker
 
 from ansible.module_utils.urls import open_url
 
@@ -40,6 +53,7 @@ def connect(docker_host=None, timeout=60):
     """Return a docker.APIClient that answered a ping, or raise DockerError with a message saying what to do."""
     if not HAS_DOCKER:
         raise DockerError("the Docker SDK for Python (docker>=7.1.0) is required on the controller: pip install docker")
+    _import_docker()
     host = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
         if docker_host:
