@@ -143,6 +143,16 @@ class DockerIgnore:
         return False
 
 
+class ContextEntries(list):
+    """The sorted (relpath, abspath, lstat) entries sent to the engine. ``forced`` names the files sent although
+    .dockerignore excludes them (the Dockerfile, .dockerignore): the daemon reads them, then drops them from the
+    context, so they never reach the image and are not hashed as context files."""
+
+    def __init__(self, items=(), forced=()):
+        super().__init__(items)
+        self.forced = set(forced)
+
+
 def context_entries(path, dockerfile="Dockerfile"):
     """Walk the build context and return the sorted list of (relpath, abspath, lstat) that Docker would send.
 
@@ -163,6 +173,7 @@ def context_entries(path, dockerfile="Dockerfile"):
         always.add(df_rel)
 
     entries = []
+    forced = set()
 
     def walk(absdir, reldir):
         try:
@@ -174,17 +185,20 @@ def context_entries(path, dockerfile="Dockerfile"):
             rel = name if not reldir else reldir + "/" + name
             st = os.lstat(abspath)
             is_dir = stat.S_ISDIR(st.st_mode)
-            if rel not in always and ignore.excluded(rel):
-                if is_dir and ignore.has_exceptions and ignore.may_descend(rel):
-                    walk(abspath, rel)
-                continue
+            if ignore.excluded(rel):
+                if rel in always and not is_dir:
+                    forced.add(rel)
+                else:
+                    if is_dir and ignore.has_exceptions and ignore.may_descend(rel):
+                        walk(abspath, rel)
+                    continue
             entries.append((rel, abspath, st))
             if is_dir:
                 walk(abspath, rel)
 
     walk(root, "")
     entries.sort(key=lambda e: e[0])
-    return entries
+    return ContextEntries(entries, forced)
 
 
 def dockerfile_relpath(root, dockerfile):
@@ -224,7 +238,10 @@ def fingerprint(path, dockerfile="Dockerfile", build_args=None, target=None, pla
     feed("dockerfile", _file_digest(df_abs))
     feed("build_args", json.dumps({str(k): str(v) for k, v in (build_args or {}).items()}, sort_keys=True))
     feed("target", target or "", "platform", platform or "")
+    forced = getattr(entries, "forced", set())
     for rel, abspath, st in entries:
+        if rel in forced:
+            continue  # sent for the daemon's sake only; the Dockerfile's content is hashed above
         mode = "%o" % stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
             feed("dir", rel, mode)

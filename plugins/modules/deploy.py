@@ -684,7 +684,6 @@ class Deployer:
             self.result["pushed"] = True
             self.act("Pushed %s:%s: new manifest %s (%d layers uploaded)." % (self.image_repo, fp_tag, digest, uploaded),
                      change=True)
-        self.auth = auth
         return digest
 
     def extra_tags(self, digest, tags):

@@ -206,3 +206,16 @@ def test_11_missing_repository_and_bad_input(app):
     assert rc != 0 and r["msg"].startswith("repository: ECR repository %s/nope not found" % app["name"])
     rc, r = run_deploy(args(app, container="nope", task_definition=None), app["tmp"])
     assert rc != 0 and "container 'nope' is not in task definition" in r["msg"]
+
+
+def test_12_extra_tag_added_to_existing_image_without_docker(app):
+    client = docker_client()
+    images = sorted(i.id for i in client.images.list())
+    rc, r = run_deploy(args(app, tags=["release-1"]), app["tmp"])
+    assert rc == 0, r.get("msg")
+    assert r["changed"] and not r["built"] and not r["pushed"]
+    assert registry_digest(app["repo"], "release-1") == r["image_digest"]
+    assert r["image_tags"] == [r["fingerprint"]["tag"], "release-1"]
+    assert sorted(i.id for i in client.images.list()) == images
+    rc, r = run_deploy(args(app, tags=["release-1"]), app["tmp"])
+    assert rc == 0 and r["changed"] is False, r["actions"]

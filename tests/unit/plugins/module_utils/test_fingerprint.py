@@ -198,3 +198,25 @@ def test_context_tar_with_external_dockerfile(ctx, tmp_path):
 
 def test_fingerprint_tag():
     assert fpr.fingerprint_tag("ab" * 32) == "fp-" + ("ab" * 32)[:40]
+
+
+def test_excluded_dockerignore_and_dockerfile_are_sent_but_not_hashed_as_files(tmp_path):
+    root = make_tree(str(tmp_path / "c"), {"Dockerfile": "FROM scratch\n", "a": "1"}, ignore=".dockerignore\nDockerfile\n")
+    entries = fpr.context_entries(root)
+    assert [e[0] for e in entries] == [".dockerignore", "Dockerfile", "a"]  # the daemon needs both
+    assert entries.forced == {".dockerignore", "Dockerfile"}
+    before = fp(root)
+    with open(os.path.join(root, ".dockerignore"), "a") as f:
+        f.write("# a comment does not change what the image can see\n")
+    assert fp(root) == before
+    with open(os.path.join(root, "Dockerfile"), "a") as f:
+        f.write("ENV A=1\n")
+    assert fp(root) != before  # the Dockerfile's content always counts
+
+
+def test_included_dockerignore_is_part_of_the_context(tmp_path):
+    root = make_tree(str(tmp_path / "c"), {"Dockerfile": "FROM scratch\nCOPY . /\n"}, ignore="*.tmp\n")
+    before = fp(root)
+    with open(os.path.join(root, ".dockerignore"), "a") as f:
+        f.write("# COPY . copies this file, so it counts\n")
+    assert fp(root) != before
