@@ -102,7 +102,7 @@ def main():
 
         baseline_pb = playbook(tmp, {"name": "Caller info", "amazon.aws.aws_caller_info": {}})
         many = ["svc-%02d" % i for i in range(10)]
-        setup_t, _ = run(playbook(tmp, deploy_task(["svc-00"])))  # builds, pushes, creates
+        setup_t = run(playbook(tmp, deploy_task(["svc-00"])))[0]  # builds, pushes, creates
         run(playbook(tmp, deploy_task(many)))                      # creates the other nine
         noop_pb = playbook(tmp, deploy_task(["svc-00"]))
 
@@ -112,7 +112,7 @@ def main():
 
         # interleaved, so that load from anything else on the machine hits all three alike
         base_t, noop_t, cold_t = [], [], []
-        for _ in range(opts.runs):
+        for _run in range(opts.runs):
             base_t.append(run(baseline_pb)[0])
             t, r = run(noop_pb)
             assert r["changed"] is False, r["actions"]
@@ -125,7 +125,7 @@ def main():
 
         counter = iter(range(2, 10000))
         one_times, ten_times = [], []
-        for _ in range(opts.runs):
+        for _run in range(opts.runs):
             t, r = run(playbook(tmp, deploy_task(["svc-00"], str(next(counter)))))
             assert r["changed"] and r["services"][0]["updated"]
             one_times.append(t)

@@ -20,6 +20,8 @@ import uuid
 # for the import (~50 ms, about 3% of a no-op deploy). HAS_DOCKER is known without importing it.
 import importlib.util
 
+from ansible.module_utils.urls import open_url
+
 HAS_DOCKER = importlib.util.find_spec("docker") is not None
 docker = None
 
@@ -28,6 +30,7 @@ class _Unavailable(Exception):
     """Stands in for the SDK's exception classes until (and unless) the SDK is imported."""
 
 
+# rebound to docker.errors.* by _import_docker(); APIError and NotFound subclass DockerException there
 DockerException = APIError = ImageNotFound = NotFound = _Unavailable
 
 
@@ -39,7 +42,6 @@ def _import_docker():
         docker = sdk
     return docker
 
-from ansible.module_utils.urls import open_url
 
 # Name the Dockerfile gets inside the context tar when it lives outside the build context.
 EXTERNAL_DOCKERFILE = ".appdeploy-ecs.Dockerfile"
@@ -119,12 +121,12 @@ def build(client, fileobj, dockerfile, tag, build_args=None, target=None, platfo
                 err = chunk.get("error") or chunk["errorDetail"].get("message")
                 log.append(err)
                 raise DockerError("docker build failed: %s; last build output: %s" % (err, " | ".join(log[-log_tail:])))
-    except (APIError, DockerException) as e:
+    except DockerException as e:
         raise DockerError("docker build failed: %s; last build output: %s" % (e, " | ".join(log[-log_tail:])))
     if not image_id:
         try:
             image_id = client.inspect_image(tag)["Id"]
-        except (APIError, DockerException) as e:
+        except DockerException as e:
             raise DockerError("docker build produced no image (%s); last build output: %s" % (e, " | ".join(log[-log_tail:])))
     return image_id
 
@@ -132,7 +134,7 @@ def build(client, fileobj, dockerfile, tag, build_args=None, target=None, platfo
 def tag_image(client, image_id, repository, tag):
     try:
         client.tag(image_id, repository, tag=tag, force=True)
-    except (APIError, DockerException) as e:
+    except DockerException as e:
         raise DockerError("docker tag %s %s:%s failed: %s" % (image_id, repository, tag, e))
 
 
@@ -153,7 +155,7 @@ def push(client, repository, tag, auth_config=None):
             aux = chunk.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):
                 digest = aux["Digest"]
-    except (APIError, DockerException) as e:
+    except DockerException as e:
         raise DockerError("docker push %s:%s failed: %s; check the registry address and credentials" % (repository, tag, e))
     return digest, uploaded
 
@@ -161,9 +163,9 @@ def push(client, repository, tag, auth_config=None):
 def repo_digests(client, image_id):
     try:
         return client.inspect_image(image_id).get("RepoDigests") or []
-    except (ImageNotFound, NotFound):
-        return []
-    except (APIError, DockerException) as e:
+    except DockerException as e:
+        if isinstance(e, NotFound) or getattr(e, "status_code", None) == 404:
+            return []
         raise DockerError("docker inspect %s failed: %s" % (image_id, e))
 
 
@@ -205,11 +207,11 @@ def smoke_test(client, image_id, port, path="/", env=None, timeout=30, delay=0.5
                 raise DockerError("smoke test failed: GET %s gave no 2xx within %ss (last: %s); last log lines: %s"
                                   % (url, timeout, last, logs or "(none)"))
             time.sleep(delay)
-    except (APIError, DockerException) as e:
+    except DockerException as e:
         raise DockerError("smoke test failed: could not run image %s: %s" % (image_id, e))
     finally:
         if container is not None:
             try:
                 client.remove_container(container["Id"], force=True, v=True)
-            except (APIError, DockerException):
+            except DockerException:
                 pass
