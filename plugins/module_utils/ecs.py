@@ -305,7 +305,10 @@ def settings_drift(service, wanted):
         if key == "deploymentConfiguration":
             have = have or {}
             if any(have.get(k) != v for k, v in wanted[key].items()):
-                drift[key] = wanted[key]
+                # UpdateService replaces the whole structure: keep what ECS has for the keys the user did not set
+                merged = dict(have)
+                merged.update(wanted[key])
+                drift[key] = merged
         elif _norm_setting(key, have) != _norm_setting(key, wanted[key]):
             drift[key] = wanted[key]
     return drift

@@ -243,3 +243,12 @@ def test_rollout_state_cases():
     assert e.rollout_state(svc("w", [dep("d1", TD1)]), TD2, {"d2"})[0] == "FAILED"        # rolled back
     no_state = dep("d2", TD2, state=None)
     assert e.rollout_state(svc("w", [no_state]), TD2, set())[0] == "COMPLETED"           # running == desired
+
+
+def test_deployment_configuration_drift_keeps_unset_keys():
+    have = {"deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100,
+                                        "alarms": {"alarmNames": ["a"], "enable": True, "rollback": True}}}
+    wanted = {"deploymentConfiguration": {"minimumHealthyPercent": 50}}
+    assert e.settings_drift(have, wanted) == {"deploymentConfiguration": {
+        "maximumPercent": 200, "minimumHealthyPercent": 50,
+        "alarms": {"alarmNames": ["a"], "enable": True, "rollback": True}}}

@@ -543,3 +543,23 @@ def test_push_failure_and_success():
     ok = [{"status": "Pushed", "id": "l1"}, {"status": "Layer already exists", "id": "l2"},
           {"aux": {"Tag": "t", "Digest": D1, "Size": 1}}]
     assert docker_engine.push(FakeAPI(push_chunks=ok), "r", "t") == (D1, 1)
+
+
+def test_service_params_mapping():
+    create, upd = deploy.service_params({
+        "desired_count": 3, "launch_type": "FARGATE", "capacity_provider_strategy": None,
+        "load_balancers": [{"target_group_arn": "arn:tg", "container_name": "app", "container_port": 8080}],
+        "deployment_circuit_breaker": {"enable": True, "rollback": False}, "minimum_healthy_percent": 50,
+        "maximum_percent": 150, "placement_strategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}],
+        "network_configuration": {"subnets": ["s1"], "security_groups": ["g1"], "assign_public_ip": False},
+        "health_check_grace_period_seconds": 60})
+    assert create == {"desiredCount": 3, "launchType": "FARGATE", "loadBalancers": [
+        {"targetGroupArn": "arn:tg", "containerName": "app", "containerPort": 8080}]}
+    assert upd == {
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": False},
+                                    "minimumHealthyPercent": 50, "maximumPercent": 150},
+        "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}],
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s1"], "securityGroups": ["g1"],
+                                                         "assignPublicIp": "DISABLED"}},
+        "healthCheckGracePeriodSeconds": 60}
+    assert deploy.service_params(None) == ({"desiredCount": 1}, {})
