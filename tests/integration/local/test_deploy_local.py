@@ -219,3 +219,16 @@ def test_12_extra_tag_added_to_existing_image_without_docker(app):
     assert sorted(i.id for i in client.images.list()) == images
     rc, r = run_deploy(args(app, tags=["release-1"]), app["tmp"])
     assert rc == 0 and r["changed"] is False, r["actions"]
+
+
+def test_13_build_failure_reports_the_log_tail_and_pushes_nothing(app):
+    ctx = str(app["tmp"] / "broken")
+    write_app(ctx, dockerfile="FROM %s\nRUN echo about to fail && exit 3\n" % STACK["LOCAL_BASE_IMAGE"])
+    tags = registry_tags(app["repo"])
+    rc, r = run_deploy(args(app, path=ctx, service=[]), app["tmp"])
+    assert rc != 0
+    assert r["msg"].startswith("docker build failed: The command '/bin/sh -c echo about to fail && exit 3' returned a "
+                               "non-zero code: 3"), r["msg"]
+    assert "about to fail" in r["msg"].split("last build output:")[1]
+    assert "\n" not in r["msg"]
+    assert registry_tags(app["repo"]) == tags and not r["pushed"]
