@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from deploy_helpers import STACK, boto, registry_digest, requires_stack, run_deploy, spec, unique, write_app
+from deploy_helpers import STACK, boto, docker_client, registry_digest, requires_stack, run_deploy, spec, unique, write_app
 
 pytestmark = requires_stack
 
@@ -114,8 +114,14 @@ def env(moto_endpoint, tmp_path_factory):
     boto("ecs", moto_endpoint).create_cluster(clusterName=name)
     root = tmp_path_factory.mktemp("wait")
     write_app(str(root / "ctx"))
-    return {"name": name, "repo": repo, "ctx": str(root / "ctx"), "tmp": root, "endpoint": moto_endpoint,
-            "ecs": boto("ecs", moto_endpoint)}
+    yield {"name": name, "repo": repo, "ctx": str(root / "ctx"), "tmp": root, "endpoint": moto_endpoint,
+           "ecs": boto("ecs", moto_endpoint)}
+    try:  # the in-process moto goes away with the test process; the built image stays in the shared engine
+        client = docker_client()
+        for image in client.images.list(name="%s/%s" % (STACK["LOCAL_REGISTRY"], repo)):
+            client.images.remove(image.id, force=True)
+    except Exception:  # best effort on a shared stack
+        pass
 
 
 def deploy(env, services, value, **extra):
