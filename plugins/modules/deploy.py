@@ -708,6 +708,7 @@ class Deployer:
         found = ecs_utils.describe_services(self.ecs, cluster, p["service"])
         create_params, upd_params = service_params(p["service_settings"])
         registered = {}  # normalised JSON -> ARN, so services sharing a definition share one revision
+        described = {}
         out = []
         known_events = {}
         to_wait = {}
@@ -722,7 +723,9 @@ class Deployer:
                 base = p["task_definition"]
             else:
                 known_events[name] = set(e.get("id") for e in svc.get("events") or [])
-                current = ecs_utils.describe_task_definition(self.ecs, svc["taskDefinition"])
+                if svc["taskDefinition"] not in described:  # services sharing a definition: describe it once
+                    described[svc["taskDefinition"]] = ecs_utils.describe_task_definition(self.ecs, svc["taskDefinition"])
+                current = described[svc["taskDefinition"]]
                 if current is None:
                     raise DeployFailed("service: %s runs task definition %s, which cannot be described"
                                        % (name, svc["taskDefinition"]))

@@ -308,8 +308,6 @@ def test_two_services_share_one_registration(aws, docker, ctx):
     aws.ecs.add_response("register_task_definition", {"taskDefinition": taskdef(TD2, URI + "@" + D2, rev=2)})
     aws.ecs.add_response("update_service", {"service": service("web", TD2)},
                          {"cluster": "c", "service": "web", "taskDefinition": TD2})
-    aws.ecs.add_response("describe_task_definition", {"taskDefinition": taskdef(TD1, URI + "@" + D1)},
-                         {"taskDefinition": TD1})
     aws.ecs.add_response("update_service", {"service": service("api", TD2)},
                          {"cluster": "c", "service": "api", "taskDefinition": TD2})
     r = run({"path": ctx, "service": ["web", "api"]})
