@@ -19,7 +19,7 @@ description:
     the cluster is managed. The module returns the cluster's description, since no ECS cluster info module exists.
   - Clusters are deleted with M(community.aws.ecs_cluster). It is not used to create them because it cannot set
     Container Insights or tags, purges providers it was not given by default, and fails on a rerun against moto
-    (C(KeyError: capacityProviders)).
+    (a C(KeyError) on C(capacityProviders)).
   - The AWS-managed providers V(FARGATE) and V(FARGATE_SPOT) can be given as O(name); they are then only attached to
     or detached from O(cluster), never created or deleted.
   - Neither amazon.aws nor community.aws has a module for capacity providers, and M(community.aws.ecs_cluster) neither
@@ -27,7 +27,7 @@ description:
   - Options that are not set leave the matching setting alone; options that are set replace it (O(tags) with
     O(purge_tags=true), O(default_capacity_provider_strategy)).
 author:
-  - appdeploy.ecs contributors
+  - appdeploy.ecs contributors (@appdeploy)
 options:
   name:
     description:
@@ -162,12 +162,15 @@ extends_documentation_fragment:
   - amazon.aws.boto3
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Nothing is created, updated, tagged or attached; C(changed) and the returned state are the prediction.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the provider's scaling settings and tags and of the cluster's providers, strategy and Container Insights.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: A second run with the same inputs reports no change and calls no mutating API.
 """
@@ -772,14 +775,14 @@ class CapacityProviderManager:
         if set(new_providers) != set(providers) or new_strategy != strategy:
             added = sorted(set(new_providers) - set(providers))
             removed = sorted(set(providers) - set(new_providers))
-            sentence = []
             if added:
-                sentence.append("attached %s to" % ", ".join(added))
+                self.act("attached %s to cluster %s" % (", ".join(added), cluster))
             if removed:
-                sentence.append("detached %s from" % ", ".join(removed))
+                self.act("detached %s from cluster %s" % (", ".join(removed), cluster))
             if new_strategy != strategy:
-                sentence.append("set the default capacity provider strategy of")
-            self.act(" and ".join(sentence) + " cluster %s" % cluster)
+                self.act("set the default capacity provider strategy of cluster %s to %s" % (
+                    cluster, ", ".join("%s (weight %d, base %d)" % (s["capacityProvider"], s["weight"], s["base"])
+                                       for s in new_strategy) or "none"))
             after["capacityProviders"] = new_providers
             after["defaultCapacityProviderStrategy"] = new_strategy
             if not self.check_mode:

@@ -111,8 +111,8 @@ def test_check_mode_create_predicts_and_creates_nothing(aws):
 
 def test_update_scaling_tags_and_insights_with_diff(aws):
     run(**FULL)
-    args = dict(FULL, managed_scaling=dict(status="enabled", target_capacity=80),
-                tags={"team": "shop"}, container_insights="enhanced")
+    args = {**FULL, "managed_scaling": dict(status="enabled", target_capacity=80),
+            "tags": {"team": "shop"}, "container_insights": "enhanced"}
     check = run(check=True, **args)
     assert check["changed"]
     assert provider(aws)["autoScalingGroupProvider"]["managedScaling"]["targetCapacity"] == 100
@@ -151,7 +151,7 @@ def test_strategy_replaces_and_other_providers_stay(aws):
 def test_changing_the_group_of_a_provider_fails(aws):
     run(**FULL)
     with pytest.raises(Failed) as e:
-        run(**dict(FULL, auto_scaling_group_arn=ASG2))
+        run(**{**FULL, "auto_scaling_group_arn": ASG2})
     assert e.value.result["msg"].startswith("auto_scaling_group_arn:")
     assert provider(aws)["autoScalingGroupProvider"]["autoScalingGroupArn"] == ASG
 
@@ -192,8 +192,8 @@ def test_delete_detaches_then_deletes_and_is_rerunnable(aws):
     (dict(name="p", container_insights="enabled"), "container_insights: needs cluster"),
     (dict(name="p", cluster="c", default_capacity_provider_strategy=[dict(capacity_provider="p", weight=2000)]),
      "weight 2000 of p"),
-    (dict(name="p", cluster="c", default_capacity_provider_strategy=[dict(capacity_provider="p", base=1),
-                                                                      dict(capacity_provider="FARGATE", base=1)]),
+    (dict(name="p", cluster="c",
+          default_capacity_provider_strategy=[dict(capacity_provider="p", base=1), dict(capacity_provider="FARGATE", base=1)]),
      "only one provider may have a base"),
     (dict(name="p", cluster="c", cluster_capacity_providers=["FARGATE"],
           default_capacity_provider_strategy=[dict(capacity_provider="p"), dict(capacity_provider="FARGATE")]),
