@@ -15,12 +15,12 @@ version_added: 0.1.0
 description:
   - Manages the Application Auto Scaling scalable target of an ECS service's desired count and its target-tracking
     scaling policies as one unit. With O(state=absent) it deletes the policies and deregisters the scalable target.
-  - Written because C(community.aws.application_autoscaling_policy) is wrong for this job in two ways: it registers
+  - Written because C(community.aws.application_autoscaling_policy) is wrong for this job in two ways. It registers
     the scalable target even in check mode (a real change in AWS while the user asked for none), and it never
     deregisters the scalable target, so a teardown leaves it behind.
   - Only what the options name is compared; a rerun with the same options calls no mutating API.
 author:
-  - appdeploy.ecs contributors
+  - appdeploy.ecs contributors (@appdeploy)
 options:
   cluster:
     description: The ECS cluster name.
@@ -87,11 +87,17 @@ extends_documentation_fragment:
   - amazon.aws.boto3
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Only the Describe calls are made; nothing is registered, put, deleted or deregistered.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: Scalable target bounds and policy configurations before and after.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
+    details: A second run with the same options calls no mutating API.
 """
 
 EXAMPLES = r"""

@@ -29,7 +29,7 @@ def stack_env():
         for line in handle:
             line = line.strip()
             if line.startswith("export "):
-                key, _, value = line[len("export "):].partition("=")
+                key, dummy, value = line[len("export "):].partition("=")
                 env[key] = value
     return env
 
@@ -81,6 +81,7 @@ def secret_password(stack):
 def test_site_deploy_teardown_through_ansible_runner(tmp_path):
     stack = "runner-" + uuid.uuid4().hex[:6]
     extravars = {"appdeploy_stack": stack}
+    teardown_vars = dict(extravars, teardown_confirm=stack, teardown_delete_images=True)
     try:
         first, _events, first_text = run(tmp_path, "site.yml", extravars, verbosity=3)
         assert first.status == "successful", first_text[-4000:]
@@ -106,10 +107,8 @@ def test_site_deploy_teardown_through_ansible_runner(tmp_path):
         refused, _events, refused_text = run(tmp_path, "playbooks/teardown.yml", extravars)
         assert refused.status == "failed" and "teardown_confirm" in refused_text
     finally:
-        down, _events, down_text = run(tmp_path, "playbooks/teardown.yml", dict(extravars, teardown_confirm=stack,
-                                                                               teardown_delete_images=True))
+        down, _events, down_text = run(tmp_path, "playbooks/teardown.yml", teardown_vars)
     assert down.status == "successful", down_text[-4000:]
-    again, _events, again_text = run(tmp_path, "playbooks/teardown.yml", dict(extravars, teardown_confirm=stack,
-                                                                             teardown_delete_images=True))
+    again, _events, again_text = run(tmp_path, "playbooks/teardown.yml", teardown_vars)
     assert again.status == "successful", again_text[-4000:]
     assert changed(again) == 0, again_text[-4000:]

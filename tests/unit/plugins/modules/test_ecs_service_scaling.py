@@ -59,7 +59,7 @@ def test_plan_from_nothing_registers_then_creates():
 
 def test_plan_no_change_when_aws_matches():
     config = mod.desired_configuration(params()["policies"][0])
-    calls, _ = mod.plan({"min_capacity": 2, "max_capacity": 6}, {"web-cpu": mod.normalise_configuration(config)}, params())
+    calls, dummy = mod.plan({"min_capacity": 2, "max_capacity": 6}, {"web-cpu": mod.normalise_configuration(config)}, params())
     assert calls == []
 
 
@@ -74,7 +74,7 @@ def test_plan_updates_target_and_purges_foreign_policy():
 
 def test_plan_absent_deletes_policies_then_deregisters():
     config = mod.desired_configuration(params()["policies"][0])
-    calls, _ = mod.plan({"min_capacity": 2, "max_capacity": 6}, {"web-cpu": config}, params(state="absent"))
+    calls, dummy = mod.plan({"min_capacity": 2, "max_capacity": 6}, {"web-cpu": config}, params(state="absent"))
     assert [c[0] for c in calls] == ["delete_policy", "deregister"]
     assert mod.plan(None, {}, params(state="absent"))[0] == []
 
