@@ -61,6 +61,8 @@ CASES = [
     ("elb", {"elb_unhealthy_threshold": 11}, "elb_unhealthy_threshold is 11"),
     ("elb", {"elb_deregistration_delay": -5}, "elb_deregistration_delay is -5"),
     ("elb", {"elb_stickiness_duration": 0}, "elb_stickiness_duration is 0"),
+    ("elb", {"elb_stickiness_duration": "a day"}, "elb_stickiness_duration is a day"),
+    ("elb", {"elb_drop_invalid_header_fields": "maybe"}, "elb_drop_invalid_header_fields is \"maybe\""),
     ("elb", {"elb_app_port": 70000}, "elb_app_port is 70000"),
     ("elb", {"elb_certificate_arn": ""}, "elb_certificate_arn is required"),
     ("elb", {"elb_certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "elb_certificate_arn"),
