@@ -22,8 +22,7 @@ description:
     (a C(KeyError) on C(capacityProviders)).
   - The AWS-managed providers V(FARGATE) and V(FARGATE_SPOT) can be given as O(name); they are then only attached to
     or detached from O(cluster), never created or deleted.
-  - Neither amazon.aws nor community.aws has a module for capacity providers, and M(community.aws.ecs_cluster) neither
-    sets cluster settings nor keeps a provider list it was not given (it purges by default), hence this module.
+  - Neither amazon.aws nor community.aws has a module for capacity providers, hence this module.
   - Options that are not set leave the matching setting alone; options that are set replace it (O(tags) with
     O(purge_tags=true), O(default_capacity_provider_strategy)).
 author:
