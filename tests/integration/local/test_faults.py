@@ -46,6 +46,42 @@ def _site_env():
     return env
 
 
+def inventory_value(stack_name, expression):
+    """Render a Jinja expression with the local inventory for one stack (e.g. where the run writes its certificate)."""
+    env = dict(os.environ)
+    env.update(STACK or {})
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([os.path.join(BIN, "ansible"), "local", "-m", "ansible.builtin.debug", "-a",
+                           "msg={{ %s }}" % expression, "-e", "appdeploy_stack=%s" % stack_name, "-o"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    match = re.search(r'"msg": "([^"]*)"', proc.stdout)
+    if proc.returncode != 0 or not match:
+        raise RuntimeError("cannot read %s from the local inventory: %s" % (expression, proc.stdout + proc.stderr))
+    return match.group(1)
+
+
+def delete_registry_repo(registry, repo):
+    """Delete every manifest of repo in the local registry (delete is enabled there); best effort."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = "http://%s/v2/%s" % (registry, repo)
+    accept = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
+              "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json")
+    try:
+        with urllib.request.urlopen(base + "/tags/list", timeout=10) as r:
+            tags = json.load(r).get("tags") or []
+        for tag in tags:
+            req = urllib.request.Request("%s/manifests/%s" % (base, tag), method="HEAD", headers={"Accept": accept})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                digest = r.headers["Docker-Content-Digest"]
+            urllib.request.urlopen(urllib.request.Request("%s/manifests/%s" % (base, digest), method="DELETE"),
+                                   timeout=10).read()
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
+
+
 @pytest.fixture
 def app(tmp_path):
     name = unique("it-fault")
@@ -68,6 +104,7 @@ def app(tmp_path):
             client.images.remove(image.id, force=True)
     except Exception:  # cleanup is best effort on a shared stack
         pass
+    delete_registry_repo(STACK["LOCAL_REGISTRY"], repo)
 
 
 def deploy_args(app, **extra):
@@ -161,6 +198,7 @@ def _counts(name):
 def test_site_interrupted_then_rerun_leaves_no_duplicates():
     name = "it-intr-%s" % uuid.uuid4().hex[:6]
     stack_args = ["-e", "appdeploy_stack=%s" % name]
+    cert_dir = inventory_value(name, "elb_certificate_dir")
     env = _site_env()
     playbook = os.path.join(BIN, "ansible-playbook")
     try:
@@ -199,9 +237,13 @@ def test_site_interrupted_then_rerun_leaves_no_duplicates():
         subprocess.run([playbook, "playbooks/teardown.yml", "-e", "teardown_confirm=%s" % name,
                         "-e", "teardown_delete_images=true"] + stack_args,
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-        cert_dir = os.path.join(ROOT, ".local-stack", "elb", name)
-        if os.path.isdir(cert_dir):
+        if os.path.isdir(cert_dir) and cert_dir.rstrip("/").endswith("/" + name):
             subprocess.run(["rm", "-rf", "--", cert_dir], check=False)
+        delete_registry_repo(STACK["LOCAL_REGISTRY"], name)
+        try:  # the teardown keeps the final DB snapshot by design; this test's snapshot is not worth keeping
+            boto("rds").delete_db_snapshot(DBSnapshotIdentifier=name + "-final")
+        except Exception:  # best effort on a shared stack
+            pass
 
 
 class _ThrottlingECS(object):

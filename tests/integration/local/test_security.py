@@ -28,10 +28,11 @@ from deploy_helpers import BIN, ROOT, STACK, boto, requires_stack
 
 pytestmark = requires_stack
 
-# Under the repository, everything a run may write. Skipped: the VCS, the venv, the symlink back to the root, and
-# the Docker engine's and the registry's storage under .local-stack/ (written by those daemons, not by the project,
-# and holding layer tarballs that are compressed, so a byte search there would prove nothing either way). The rest
-# of .local-stack/ (env, logs, the self-signed certificate directory) is searched.
+# Searched: every file written during the runs under the repository, and the elb role's certificate directory
+# wherever the local inventory puts it (elb_certificate_dir). Skipped under the repository: the VCS, the venv, the
+# symlink back to the root, and the Docker engine's and the registry's storage under .local-stack/ (written by those
+# daemons, not by the project, and holding layer tarballs that are compressed, so a byte search there would prove
+# nothing either way). The rest of .local-stack/ (env, logs) is searched.
 SKIP_DIRS = {os.path.join(ROOT, p) for p in (".git", ".venv", ".collections", ".cache",
                                              os.path.join(".local-stack", "docker-data"),
                                              os.path.join(".local-stack", "registry-data"))}
@@ -51,9 +52,9 @@ def _playbook(args, timeout=600):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def _written_since(start):
+def _written_since(start, root):
     paths = []
-    for top, dirs, files in os.walk(ROOT):
+    for top, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if os.path.join(top, d) not in SKIP_DIRS]
         for name in files:
             path = os.path.join(top, name)
@@ -65,23 +66,66 @@ def _written_since(start):
     return paths
 
 
+def inventory_value(stack_name, expression):
+    """Render a Jinja expression with the local inventory for one stack (e.g. where the run writes its certificate)."""
+    env = dict(os.environ)
+    env.update(STACK)
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([os.path.join(BIN, "ansible"), "local", "-m", "ansible.builtin.debug", "-a",
+                           "msg={{ %s }}" % expression, "-e", "appdeploy_stack=%s" % stack_name, "-o"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    match = re.search(r'"msg": "([^"]*)"', proc.stdout)
+    if proc.returncode != 0 or not match:
+        raise RuntimeError("cannot read %s from the local inventory: %s" % (expression, proc.stdout + proc.stderr))
+    return match.group(1)
+
+
+def delete_registry_repo(registry, repo):
+    """Delete every manifest of repo in the local registry (delete is enabled there); best effort."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = "http://%s/v2/%s" % (registry, repo)
+    accept = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
+              "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json")
+    try:
+        with urllib.request.urlopen(base + "/tags/list", timeout=10) as r:
+            tags = json.load(r).get("tags") or []
+        for tag in tags:
+            req = urllib.request.Request("%s/manifests/%s" % (base, tag), method="HEAD", headers={"Accept": accept})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                digest = r.headers["Docker-Content-Digest"]
+            urllib.request.urlopen(urllib.request.Request("%s/manifests/%s" % (base, digest), method="DELETE"),
+                                   timeout=10).read()
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
+
+
 @pytest.fixture(scope="module")
 def stack():
     name = "it-sec-%s" % uuid.uuid4().hex[:6]
     stack_args = ["-e", "appdeploy_stack=%s" % name]
+    # where the elb role keeps the self-signed certificate and key (the one file the run must write)
+    cert_dir = inventory_value(name, "elb_certificate_dir")
     start = time.time() - 1
     try:
         rc, site_out = _playbook(["site.yml", "-vvv"] + stack_args)
         assert rc == 0, site_out[-5000:]
         rc, deploy_out = _playbook(["playbooks/deploy.yml", "-vvv", "-e", "app_version=sec1"] + stack_args)
         assert rc == 0, deploy_out[-5000:]
-        yield {"name": name, "site_out": site_out, "deploy_out": deploy_out, "written": _written_since(start)}
+        yield {"name": name, "site_out": site_out, "deploy_out": deploy_out, "cert_dir": cert_dir,
+               "written": _written_since(start, ROOT) + _written_since(start, cert_dir)}
     finally:
         _playbook(["playbooks/teardown.yml", "-e", "teardown_confirm=%s" % name, "-e", "teardown_delete_images=true"]
                   + stack_args)
-        cert_dir = os.path.join(ROOT, ".local-stack", "elb", name)
-        if os.path.isdir(cert_dir):
+        if os.path.isdir(cert_dir) and cert_dir.rstrip("/").endswith("/" + name):
             subprocess.run(["rm", "-rf", "--", cert_dir], check=False)
+        delete_registry_repo(STACK["LOCAL_REGISTRY"], name)
+        try:  # the teardown keeps the final DB snapshot by design; this test's snapshot is not worth keeping
+            boto("rds").delete_db_snapshot(DBSnapshotIdentifier=name + "-final")
+        except Exception:  # best effort on a shared stack
+            pass
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +155,8 @@ def test_password_absent_from_playbook_output(stack, password):
 
 def test_password_absent_from_files_the_runs_wrote(stack, password):
     written = stack["written"]
-    # the self-signed certificate directory of this stack was written by the run: the walk did see new files
-    assert any(os.sep + stack["name"] + os.sep in p for p in written), written
+    # the run wrote the self-signed certificate and its key: the search did see what the run wrote
+    assert [p for p in written if p.startswith(stack["cert_dir"].rstrip("/") + "/")], written
     needle = password.encode()
     leaks = []
     for path in written:
