@@ -158,6 +158,42 @@ class Moto(object):
                 self.proc.kill()
 
 
+def delete_registry_repo(registry, repo):
+    """Delete every manifest of repo in the local registry (delete is enabled there); best effort."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = "http://%s/v2/%s" % (registry, repo)
+    accept = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
+              "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json")
+    try:
+        with urllib.request.urlopen(base + "/tags/list", timeout=10) as r:
+            tags = json.load(r).get("tags") or []
+        for tag in tags:
+            req = urllib.request.Request("%s/manifests/%s" % (base, tag), method="HEAD", headers={"Accept": accept})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                digest = r.headers["Docker-Content-Digest"]
+            urllib.request.urlopen(urllib.request.Request("%s/manifests/%s" % (base, digest), method="DELETE"),
+                                   timeout=10).read()
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
+
+
+def inventory_value(base_env, stack_name, expression):
+    """Render a Jinja expression with the local inventory for one stack (e.g. where the run writes its certificate)."""
+    env = dict(os.environ)
+    env.update(base_env)
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([os.path.join(BIN, "ansible"), "local", "-m", "ansible.builtin.debug", "-a",
+                           "msg={{ %s }}" % expression, "-e", "appdeploy_stack=%s" % stack_name, "-o"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    match = re.search(r'"msg": "([^"]*)"', proc.stdout)
+    if proc.returncode != 0 or not match:
+        raise RuntimeError("cannot read %s from the local inventory: %s" % (expression, proc.stdout + proc.stderr))
+    return match.group(1)
+
+
 class Runner(object):
     def __init__(self, tmp, moto, env):
         self.tmp = tmp
@@ -228,6 +264,7 @@ def main():
     env = dict(base_env, AWS_ENDPOINT_URL=moto.url, AWS_URL=moto.url)
     runner = Runner(tmp, moto, env)
     stack = "bench-%s" % uuid.uuid4().hex[:6]
+    cert_dir = inventory_value(base_env, stack, "elb_certificate_dir")
     stack_args = ["site.yml", "-e", "appdeploy_stack=%s" % stack]
     results = {}
     try:
@@ -250,7 +287,9 @@ def main():
                                                  "teardown")
             finally:
                 moto.stop()
-                shutil.rmtree(os.path.join(ROOT, ".local-stack", "elb", stack), ignore_errors=True)
+                if cert_dir.rstrip("/").endswith("/" + stack):
+                    shutil.rmtree(cert_dir, ignore_errors=True)
+                delete_registry_repo(base_env["LOCAL_REGISTRY"], stack)
         else:
             print("kept: stack %s on private moto %s (pid %d)" % (stack, moto.url, moto.proc.pid))
 
