@@ -463,7 +463,7 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.appdeploy.ecs.plugins.module_utils.retries import retry_decorator
 
 from ansible_collections.appdeploy.ecs.plugins.module_utils import fingerprint as fpr
 from ansible_collections.appdeploy.ecs.plugins.module_utils import docker_engine
@@ -584,13 +584,13 @@ class Deployer:
     @property
     def ecr(self):
         if self._ecr is None:
-            self._ecr = self.module.client("ecr", retry_decorator=AWSRetry.jittered_backoff())
+            self._ecr = self.module.client("ecr", retry_decorator=retry_decorator())
         return self._ecr
 
     @property
     def ecs(self):
         if self._ecs is None:
-            self._ecs = self.module.client("ecs", retry_decorator=AWSRetry.jittered_backoff())
+            self._ecs = self.module.client("ecs", retry_decorator=retry_decorator())
         return self._ecs
 
     def docker(self):

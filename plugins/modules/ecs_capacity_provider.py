@@ -388,7 +388,7 @@ from ansible.module_utils.common.dict_transformations import camel_dict_to_snake
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.appdeploy.ecs.plugins.module_utils.retries import retry_decorator
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
@@ -594,7 +594,7 @@ class CapacityProviderManager:
         # UpdateInProgressException: a cluster whose attachments are still being updated refuses another update
         # for a short while; retrying is what the AWS documentation asks for.
         self.ecs = module.client(
-            "ecs", retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=["UpdateInProgressException"])
+            "ecs", retry_decorator=retry_decorator("UpdateInProgressException")
         )
 
     def act(self, sentence):

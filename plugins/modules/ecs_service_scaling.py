@@ -162,7 +162,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.appdeploy.ecs.plugins.module_utils.retries import retry_decorator
 
 NAMESPACE = "ecs"
 DIMENSION = "ecs:service:DesiredCount"
@@ -274,7 +274,7 @@ def plan(current_target, current_policies, params):
 class Scaling:
     def __init__(self, module):
         self.module = module
-        self.client = module.client("application-autoscaling", retry_decorator=AWSRetry.jittered_backoff())
+        self.client = module.client("application-autoscaling", retry_decorator=retry_decorator())
         self.resource_id = "service/%s/%s" % (module.params["cluster"], module.params["service"])
 
     def read(self):

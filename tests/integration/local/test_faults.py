@@ -10,11 +10,9 @@ On the local stack (.local-stack/env), each under a unique name and cleaned up:
     load balancer, target group and service of that stack;
   - two deploys of the same service at once: both succeed, the service ends on a revision that holds what was
     asked, and a later run has nothing left to do.
-Without the stack:
-  - throttling: the clients the deploy module builds (module.client(..., retry_decorator=AWSRetry.jittered_backoff()))
-    retry a ThrottlingException and succeed; the module_utils calls all pass aws_retry=True (botocore Stubber).
-
-Covered elsewhere, not repeated here: a deployment that fails by circuit breaker or times out
+Covered elsewhere: throttling, retried with backoff by the collection's retry decorator, which adds ECS/ECR's
+"ThrottlingException" to what AWSRetry retries (tests/unit/plugins/module_utils/test_retries.py, botocore Stubber);
+a deployment that fails by circuit breaker or times out
 (tests/integration/local/test_deploy_wait.py::test_wait_failed_rollback and ::test_wait_timeout, and
 tests/unit/plugins/module_utils/test_ecs_utils.py); a registry that refuses the credentials
 (tests/unit/plugins/module_utils/test_registry.py). An expired ECR token is not a state the module can meet across
@@ -244,78 +242,3 @@ def test_site_interrupted_then_rerun_leaves_no_duplicates():
             boto("rds").delete_db_snapshot(DBSnapshotIdentifier=name + "-final")
         except Exception:  # best effort on a shared stack
             pass
-
-
-class _ThrottlingECS(object):
-    """A loopback HTTP server speaking ECS's JSON protocol: ThrottlingException for the first `throttle` requests."""
-
-    def __init__(self, throttle):
-        import http.server
-        import json
-
-        state = self
-        self.requests = 0
-        td = {"taskDefinitionArn": "arn:aws:ecs:eu-central-1:123456789012:task-definition/web:1", "family": "web",
-              "revision": 1, "containerDefinitions": []}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                state.requests += 1
-                if state.requests <= throttle:
-                    code, body = 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
-                else:
-                    code, body = 200, {"taskDefinition": td}
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _ecs_client(url, **config):
-    import boto3
-    from botocore.config import Config
-    from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-    from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-
-    client = boto3.client("ecs", endpoint_url=url, region_name="eu-central-1", aws_access_key_id="x",
-                          aws_secret_access_key="x", config=Config(**config) if config else None)
-    # exactly what deploy.py gets from module.client("ecs", retry_decorator=AWSRetry.jittered_backoff())
-    return RetryingBotoClientWrapper(client, AWSRetry.jittered_backoff())
-
-
-def test_throttling_is_retried_with_backoff(monkeypatch):
-    from ansible_collections.appdeploy.ecs.plugins.module_utils import ecs as ecs_utils
-
-    for var in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    with _ThrottlingECS(throttle=2) as server:
-        got = ecs_utils.describe_task_definition(_ecs_client(server.url), "web:1")
-        assert got["family"] == "web"
-        assert server.requests == 3  # two throttled, retried, then answered
-
-    # The retries come from botocore (default "legacy" mode: 5 attempts, ThrottlingException is a throttling code),
-    # not from AWSRetry.jittered_backoff(): amazon.aws 10.1.2 retries "Throttling" but not "ThrottlingException",
-    # the code ECS and ECR use. With botocore's retries off, the throttle reaches the caller after one request.
-    with _ThrottlingECS(throttle=1) as server:
-        with pytest.raises(Exception, match="ThrottlingException"):
-            ecs_utils.describe_task_definition(_ecs_client(server.url, retries={"total_max_attempts": 1}), "web:1")
-        assert server.requests == 1
