@@ -6,6 +6,7 @@ so other test files in this directory are unaffected.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -149,3 +150,39 @@ def spec(family, env=None):
     return {"family": family, "containerDefinitions": [{
         "name": "app", "image": "placeholder", "memory": 64, "portMappings": [{"containerPort": 18080}],
         "environment": env if env is not None else [{"name": "B", "value": "2"}, {"name": "A", "value": 1}]}]}
+
+
+def inventory_value(stack_name, expression):
+    """Render a Jinja expression with the local inventory for one stack (e.g. where the run writes its certificate)."""
+    env = dict(os.environ)
+    env.update(STACK or {})
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([os.path.join(BIN, "ansible"), "local", "-m", "ansible.builtin.debug", "-a",
+                           "msg={{ %s }}" % expression, "-e", "appdeploy_stack=%s" % stack_name, "-o"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    match = re.search(r'"msg": "([^"]*)"', proc.stdout)
+    if proc.returncode != 0 or not match:
+        raise RuntimeError("cannot read %s from the local inventory: %s" % (expression, proc.stdout + proc.stderr))
+    return match.group(1)
+
+
+def delete_registry_repo(registry, repo):
+    """Delete every manifest of repo in the local registry (delete is enabled there); best effort."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = "http://%s/v2/%s" % (registry, repo)
+    accept = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
+              "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json")
+    try:
+        with urllib.request.urlopen(base + "/tags/list", timeout=10) as r:
+            tags = json.load(r).get("tags") or []
+        for tag in tags:
+            req = urllib.request.Request("%s/manifests/%s" % (base, tag), method="HEAD", headers={"Accept": accept})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                digest = r.headers["Docker-Content-Digest"]
+            urllib.request.urlopen(urllib.request.Request("%s/manifests/%s" % (base, digest), method="DELETE"),
+                                   timeout=10).read()
+    except (urllib.error.URLError, OSError, ValueError):
+        pass

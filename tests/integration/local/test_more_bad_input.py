@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from deploy_helpers import BIN, ROOT, STACK, boto, requires_stack, revisions, spec, unique, write_app
+from deploy_helpers import BIN, ROOT, STACK, boto, requires_stack, revisions, spec, unique, write_app, delete_registry_repo
 
 CLOSED = "http://127.0.0.1:9"
 CONNECTION_ERRORS = ("Could not connect", "Connection refused", "EndpointConnectionError", "connect timeout")
@@ -173,26 +173,6 @@ def test_local_inventory_refuses_a_non_loopback_endpoint():
 
 
 # ---------------------------------------------------------------------------------- cases that need one AWS read
-def delete_registry_repo(registry, repo):
-    """Delete every manifest of repo in the local registry (delete is enabled there); best effort."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    base = "http://%s/v2/%s" % (registry, repo)
-    accept = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
-              "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json")
-    try:
-        with urllib.request.urlopen(base + "/tags/list", timeout=10) as r:
-            tags = json.load(r).get("tags") or []
-        for tag in tags:
-            req = urllib.request.Request("%s/manifests/%s" % (base, tag), method="HEAD", headers={"Accept": accept})
-            with urllib.request.urlopen(req, timeout=10) as r:
-                digest = r.headers["Docker-Content-Digest"]
-            urllib.request.urlopen(urllib.request.Request("%s/manifests/%s" % (base, digest), method="DELETE"),
-                                   timeout=10).read()
-    except (urllib.error.URLError, OSError, ValueError):
-        pass
 
 
 @pytest.fixture
