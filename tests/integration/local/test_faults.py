@@ -144,6 +144,8 @@ def _counts(name):
         counts["subnet"] = len(ec2.describe_subnets(Filters=vpc)["Subnets"])
         tables = ec2.describe_route_tables(Filters=vpc)["RouteTables"]
         counts["route_table"] = sorted(t["Value"] for rt in tables for t in rt.get("Tags", []) if t["Key"] == "Name")
+        counts["eip"] = len(ec2.describe_addresses(
+            Filters=[{"Name": "tag:appdeploy:stack", "Values": [name]}])["Addresses"])
         counts["igw"] = len(ec2.describe_internet_gateways(
             Filters=[{"Name": "attachment.vpc-id", "Values": [vpcs[0]["VpcId"]]}])["InternetGateways"])
     counts["lb"] = len([lb for lb in elb.describe_load_balancers()["LoadBalancers"] if lb["LoadBalancerName"] == name])
@@ -154,6 +156,14 @@ def _counts(name):
     except ecs.exceptions.ClusterNotFoundException:
         counts["service"] = 0
     return counts
+
+
+def _wait_for_vpc(name, deadline):
+    ec2 = boto("ec2")
+    while time.monotonic() < deadline:
+        if ec2.describe_vpcs(Filters=[{"Name": "tag:appdeploy:stack", "Values": [name]}])["Vpcs"]:
+            return
+        time.sleep(0.05)
 
 
 @requires_stack
@@ -171,8 +181,9 @@ def test_site_interrupted_then_rerun_leaves_no_duplicates():
         deadline = time.monotonic() + 300
         for line in proc.stdout:
             seen.append(line)
-            if not interrupted and re.match(r"TASK \[appdeploy\.ecs\.vpc : Create the NAT gateways\]", line):
-                time.sleep(0.5)  # let the module start its calls
+            if not interrupted and re.match(r"TASK \[appdeploy\.ecs\.vpc : Create or update the VPC", line):
+                # The whole network is one module call: interrupt it part-way, as soon as the VPC exists.
+                _wait_for_vpc(name, time.monotonic() + 60)
                 os.killpg(proc.pid, signal.SIGINT)
                 interrupted = True
             if time.monotonic() > deadline:
@@ -190,7 +201,7 @@ def test_site_interrupted_then_rerun_leaves_no_duplicates():
         assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
         counts = _counts(name)
         assert counts == {
-            "vpc": 1, "nat": 1, "subnet": 4, "igw": 1, "lb": 1, "tg": 1, "service": 1,
+            "vpc": 1, "nat": 1, "eip": 1, "subnet": 4, "igw": 1, "lb": 1, "tg": 1, "service": 1,
             "sg": sorted(["default", name + "-alb", name + "-app", name + "-db"]),
             "route_table": sorted([name + "-public"] + [n for n in counts["route_table"] if n.startswith(name + "-private-")]),
         }, counts

@@ -169,7 +169,7 @@ def test_local_inventory_refuses_a_non_loopback_endpoint():
                          "appdeploy_aws_endpoint_url=https://aws.example.invalid"], _env())
     assert rc != 0, out
     assert "only talks to the local stack on 127.0.0.1" in out, out
-    assert "Create the VPC" not in out and "Traceback" not in out
+    assert "Create or update the VPC" not in out and "Traceback" not in out
 
 
 # ---------------------------------------------------------------------------------- cases that need one AWS read
