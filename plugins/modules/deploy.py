@@ -420,6 +420,12 @@ services:
     previous_task_definition_arn:
       description: The task definition before the run.
       type: str
+    service_arn:
+      description: The service's ARN (null when check mode would create it).
+      type: str
+    status:
+      description: The service's status as last seen (C(ACTIVE), C(DRAINING), C(INACTIVE)).
+      type: str
     deployment_id:
       description: The primary deployment's ID as last seen.
       type: str

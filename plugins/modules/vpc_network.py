@@ -18,7 +18,7 @@ description:
   - It reads the current state with one C(Describe*) call per resource type, filtered by the VPC, compares it with
     the desired state and only calls the APIs for what differs. A run that finds everything in place makes nine
     read requests and no write.
-  - Why not the amazon.aws modules (which the collection used before): converging this network with
+  - Why not the amazon.aws modules, which the collection used before? Converging this network with
     M(amazon.aws.ec2_vpc_net), M(amazon.aws.ec2_vpc_subnet), M(amazon.aws.ec2_vpc_nat_gateway),
     M(amazon.aws.ec2_vpc_route_table) and M(amazon.aws.ec2_security_group) takes 29 tasks and 80 requests when
     nothing changes, and sleeps a fixed 5 s per changed route table and 3 s per created security group on a first
@@ -94,7 +94,7 @@ options:
         required: true
       rules:
         description:
-          - Ingress rules. Each has C(proto) (V(tcp), V(udp), V(icmp) or V(-1)), C(ports) (for tcp and udp: a list of
+          - Ingress rules. Each has C(proto) (V(tcp), V(udp), V(icmp) or V(-1)), C(ports) (for tcp and udp, a list of
             ports and C(from-to) ranges), exactly one of C(cidr_ip) (a list of IPv4 CIDRs) and C(group) (the short
             name of a group in this list), and C(rule_desc).
         type: list
@@ -649,8 +649,8 @@ class Network:
             # The VPC's own local route, endpoint and prefix-list routes are not the stack's to manage.
             if not dest or route.get("GatewayId") == "local" or str(route.get("GatewayId", "")).startswith("vpce-"):
                 continue
-            target = next(((k, route[k]) for k in ("GatewayId", "NatGatewayId", "InstanceId", "NetworkInterfaceId",
-                                                     "TransitGatewayId", "VpcPeeringConnectionId") if route.get(k)), (None, None))
+            keys = ("GatewayId", "NatGatewayId", "InstanceId", "NetworkInterfaceId", "TransitGatewayId", "VpcPeeringConnectionId")
+            target = next(((k, route[k]) for k in keys if route.get(k)), (None, None))
             current[dest] = (target, route.get("State"))
         table_id = table["RouteTableId"]
         for dest, (key, target) in routes.items():

@@ -96,6 +96,13 @@ NET = dict(name="web", cidr_block="10.42.0.0/16", az_count=2,
            nat_gateway_mode="per_az", security_groups=GROUPS, tags={"team": "shop"})
 
 
+def net(change):
+    """NET with some options changed."""
+    args = dict(NET)
+    args.update(change)
+    return args
+
+
 def vpcs(ec2):
     return ec2.describe_vpcs(Filters=[{"Name": "tag:appdeploy:stack", "Values": ["web"]}])["Vpcs"]
 
@@ -209,8 +216,8 @@ def test_drift_is_predicted_by_check_mode_then_repaired(ec2):
     expected = [
         "tag VPC: team",
         "stop mapping public IPs on launch in subnet 10.42.128.0/20",
-        "reroute 0.0.0.0/0 in web-private-%s from %s to %s" % (first["azs"][1], first["internet_gateway_id"],
-                                                                first["nat_gateway_ids"][1]),
+        "reroute 0.0.0.0/0 in web-private-%s from %s to %s" % (
+            first["azs"][1], first["internet_gateway_id"], first["nat_gateway_ids"][1]),
         "revoke ingress on web-db: tcp 5432 from 0.0.0.0/0",
     ]
     assert check["changes"] == expected
@@ -226,28 +233,28 @@ def test_drift_is_predicted_by_check_mode_then_repaired(ec2):
 
 def test_nat_mode_single_deletes_the_unused_gateway_after_rerouting(ec2):
     first = ok(**NET)
-    single = ok(**dict(NET, nat_gateway_mode="single"))
+    single = ok(**net(dict(nat_gateway_mode="single")))
     assert single["nat_gateway_ids"] == first["nat_gateway_ids"][:1]
     assert "delete unused NAT gateway %s and release its Elastic IP" % first["nat_gateway_ids"][1] in single["changes"]
     assert [n["NatGatewayId"] for n in live_nats(ec2, first["vpc_id"])] == first["nat_gateway_ids"][:1]
     table = ec2.describe_route_tables(RouteTableIds=[first["route_table_ids"]["web-private-" + first["azs"][1]]])["RouteTables"][0]
     assert [r["NatGatewayId"] for r in default_route(table)] == first["nat_gateway_ids"][:1]
     assert len(ec2.describe_addresses()["Addresses"]) == 1
-    assert not ok(**dict(NET, nat_gateway_mode="single"))["changed"]
+    assert not ok(**net(dict(nat_gateway_mode="single")))["changed"]
 
-    none = ok(**dict(NET, nat_gateway_mode="none"))
+    none = ok(**net(dict(nat_gateway_mode="none")))
     assert live_nats(ec2, first["vpc_id"]) == []
     assert ec2.describe_addresses()["Addresses"] == []
     assert "remove route 0.0.0.0/0 from web-private-%s" % first["azs"][0] in none["changes"]
 
 
 def test_an_elastic_ip_left_by_an_interrupted_run_is_reused(ec2):
-    first = ok(**dict(NET, nat_gateway_mode="none"))
+    first = ok(**net(dict(nat_gateway_mode="none")))
     subnet = first["public_subnet_ids"][0]
     # What a run interrupted between AllocateAddress and CreateNatGateway leaves behind.
     left = ec2.allocate_address(Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [
         {"Key": "appdeploy:stack", "Value": "web"}, {"Key": "appdeploy:nat-subnet", "Value": subnet}]}])
-    res = ok(**dict(NET, nat_gateway_mode="single"))
+    res = ok(**net(dict(nat_gateway_mode="single")))
     nat = live_nats(ec2, first["vpc_id"])[0]
     assert nat["NatGatewayId"] == res["nat_gateway_ids"][0]
     assert nat["NatGatewayAddresses"][0]["AllocationId"] == left["AllocationId"]
@@ -256,8 +263,8 @@ def test_an_elastic_ip_left_by_an_interrupted_run_is_reused(ec2):
 
 def test_an_existing_vpc_with_another_cidr_is_refused_untouched(ec2):
     ok(**NET)
-    msg = failure(**dict(NET, cidr_block="10.43.0.0/16", public_subnet_cidrs=["10.43.0.0/20", "10.43.16.0/20"],
-                         private_subnet_cidrs=["10.43.128.0/20", "10.43.144.0/20"]))
+    msg = failure(**net(dict(cidr_block="10.43.0.0/16", public_subnet_cidrs=["10.43.0.0/20", "10.43.16.0/20"],
+                             private_subnet_cidrs=["10.43.128.0/20", "10.43.144.0/20"])))
     assert msg.startswith("cidr_block is 10.43.0.0/16 but VPC vpc-")
     assert "the CIDR of a VPC cannot change" in msg
     assert len(vpcs(ec2)) == 1
@@ -282,7 +289,7 @@ def test_an_existing_vpc_with_another_cidr_is_refused_untouched(ec2):
      "security_groups[db].rules[0]: give exactly one of cidr_ip and group"),
 ])
 def test_bad_input_fails_in_one_line_before_any_change(ec2, change, message):
-    msg = failure(**dict(NET, **change))
+    msg = failure(**net(change))
     assert msg.startswith(message), msg
     assert "\n" not in msg
     assert vpcs(ec2) == []

@@ -384,6 +384,8 @@ def new_events(service, known_ids):
 def summarise(service, td_arn, known_event_ids):
     d = primary_deployment(service) or {}
     return {
+        "service_arn": (service or {}).get("serviceArn"),
+        "status": (service or {}).get("status"),
         "deployment_id": d.get("id"),
         "rollout_state": d.get("rolloutState"),
         "rollout_state_reason": d.get("rolloutStateReason"),

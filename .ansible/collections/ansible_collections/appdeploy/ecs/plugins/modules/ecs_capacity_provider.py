@@ -744,9 +744,9 @@ class CapacityProviderManager:
         self.ecs.create_cluster(aws_retry=True, **kwargs)
         return self.wait_cluster(cluster)
 
-    def ensure_cluster(self, cluster, present):
+    def ensure_cluster(self, cluster, present, current):
+        """`current` is the cluster as run() read it: creating or deleting a provider does not change it."""
         name = self.params["name"]
-        current = self.describe_cluster(cluster)
         if current is None:
             return self.create_cluster(cluster) if present else None
 
@@ -832,11 +832,11 @@ class CapacityProviderManager:
             if not managed:
                 provider_after = self.ensure_provider(provider_before)
             if cluster:
-                cluster_after = self.ensure_cluster(cluster, present=True)
+                cluster_after = self.ensure_cluster(cluster, present=True, current=cluster_before)
         else:
             # Detach first: ECS refuses to delete a provider that a cluster still lists.
             if cluster:
-                cluster_after = self.ensure_cluster(cluster, present=False)
+                cluster_after = self.ensure_cluster(cluster, present=False, current=cluster_before)
             if provider_before is not None:
                 self.delete_provider(provider_before)
             provider_after = None

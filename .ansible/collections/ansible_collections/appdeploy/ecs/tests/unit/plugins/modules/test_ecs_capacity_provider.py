@@ -231,7 +231,7 @@ def test_a_cluster_update_in_progress_is_waited_for(monkeypatch):
     arn = "arn:aws:ecs:%s:123456789012:cluster/web" % REGION
     base = {"clusterArn": arn, "clusterName": "web", "status": "ACTIVE", "capacityProviders": [],
             "defaultCapacityProviderStrategy": [], "settings": [], "tags": []}
-    stub.add_response("describe_clusters", {"clusters": [base], "failures": []})
+    # One read of the cluster before the change (run() passes it on; no second DescribeClusters), then the wait.
     stub.add_response("describe_clusters", {"clusters": [base], "failures": []})
     stub.add_response("put_cluster_capacity_providers", {"cluster": base})
     busy = dict(base, capacityProviders=["FARGATE"], attachmentsStatus="UPDATE_IN_PROGRESS")
