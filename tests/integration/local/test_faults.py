@@ -16,8 +16,11 @@ a deployment that fails by circuit breaker or times out
 (tests/integration/local/test_deploy_wait.py::test_wait_failed_rollback and ::test_wait_timeout, and
 tests/unit/plugins/module_utils/test_ecs_utils.py); a registry that refuses the credentials
 (tests/unit/plugins/module_utils/test_registry.py). An expired ECR token is not a state the module can meet across
-runs: it asks GetAuthorizationToken once per run, just before it pushes. The AWS endpoint going down mid-play and a
-restart is not injected: moto loses its state when restarted, so the interrupted run stands in for it.
+runs: it asks GetAuthorizationToken once per run, just before it pushes.
+  - the AWS endpoint goes down mid-play: site.yml talks to moto through a TCP proxy of this file, which is closed
+    (listener and open connections) when the play reaches the rds role; the run fails with a clear connection error
+    and no traceback; the proxy comes back on the same port (moto kept its state) and the rerun converges with
+    exactly one of each resource.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -26,10 +29,12 @@ __metaclass__ = type
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
 import uuid
+from urllib.parse import urlparse
 
 import pytest
 
@@ -158,6 +163,61 @@ def _counts(name):
     return counts
 
 
+class EndpointProxy:
+    """A TCP forwarder in front of moto: stop() takes the AWS endpoint down (listener and open connections) while
+    moto keeps its state; a new proxy on the same port brings it back."""
+
+    def __init__(self, target_port, port=0):
+        self.target_port = target_port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.sock.close()
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+
+
 def _wait_for_vpc(name, deadline):
     ec2 = boto("ec2")
     while time.monotonic() < deadline:
@@ -214,6 +274,65 @@ def test_site_interrupted_then_rerun_leaves_no_duplicates():
             subprocess.run(["rm", "-rf", "--", cert_dir], check=False)
         delete_registry_repo(STACK["LOCAL_REGISTRY"], name)
         try:  # the teardown keeps the final DB snapshot by design; this test's snapshot is not worth keeping
+            boto("rds").delete_db_snapshot(DBSnapshotIdentifier=name + "-final")
+        except Exception:  # best effort on a shared stack
+            pass
+
+
+@requires_stack
+def test_endpoint_down_mid_play_fails_clearly_and_the_rerun_converges():
+    name = "it-down-%s" % uuid.uuid4().hex[:6]
+    stack_args = ["-e", "appdeploy_stack=%s" % name]
+    cert_dir = inventory_value(name, "elb_certificate_dir")
+    moto_port = urlparse(STACK["AWS_ENDPOINT_URL"]).port
+    proxy = EndpointProxy(moto_port)
+    endpoint = "http://127.0.0.1:%d" % proxy.port
+    env = _site_env()
+    env.update(AWS_ENDPOINT_URL=endpoint, AWS_URL=endpoint)
+    playbook = os.path.join(BIN, "ansible-playbook")
+    try:
+        proc = subprocess.Popen([playbook, "site.yml"] + stack_args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        seen = []
+        cut = False
+        deadline = time.monotonic() + 300
+        for line in proc.stdout:
+            seen.append(line)
+            if not cut and re.match(r"TASK \[appdeploy\.ecs\.rds : ", line):
+                proxy.stop()  # the endpoint goes away between the vpc and the rds role
+                cut = True
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        rc = proc.wait(60)
+        out = "".join(seen)
+        assert cut, out[-3000:]
+        assert rc != 0, out[-3000:]
+        assert "Could not connect to the endpoint URL" in out, out[-3000:]
+        assert "Traceback" not in out and "MODULE FAILURE" not in out, out[-3000:]
+        partial = _counts(name)
+        assert partial["vpc"] == 1 and partial["lb"] == 0 and partial["service"] == 0, partial
+
+        proxy = EndpointProxy(moto_port, port=proxy.port)  # the endpoint is back, with its state
+        rerun = subprocess.run([playbook, "site.yml"] + stack_args, cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=600, check=False)
+        assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
+        counts = _counts(name)
+        assert counts == {
+            "vpc": 1, "nat": 1, "eip": 1, "subnet": 4, "igw": 1, "lb": 1, "tg": 1, "service": 1,
+            "sg": sorted(["default", name + "-alb", name + "-app", name + "-db"]),
+            "route_table": sorted([name + "-public"] + [n for n in counts["route_table"] if n.startswith(name + "-private-")]),
+        }, counts
+    finally:
+        proxy.stop()
+        env = _site_env()
+        subprocess.run([playbook, "playbooks/teardown.yml", "-e", "teardown_confirm=%s" % name,
+                        "-e", "teardown_delete_images=true"] + stack_args,
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+        if os.path.isdir(cert_dir) and cert_dir.rstrip("/").endswith("/" + name):
+            subprocess.run(["rm", "-rf", "--", cert_dir], check=False)
+        delete_registry_repo(STACK["LOCAL_REGISTRY"], name)
+        try:
             boto("rds").delete_db_snapshot(DBSnapshotIdentifier=name + "-final")
         except Exception:  # best effort on a shared stack
             pass
