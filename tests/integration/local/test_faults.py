@@ -181,7 +181,7 @@ class EndpointProxy:
     def _accept(self):
         while True:
             try:
-                client, _ = self.sock.accept()
+                client = self.sock.accept()[0]
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))

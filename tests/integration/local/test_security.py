@@ -3,12 +3,10 @@
 """Security properties of the stack site.yml builds on the local stack (issue 7).
 
 One stack, built once for the module under a unique name (site.yml, then playbooks/deploy.yml, both at -vvv), is
-read back with boto3 describe calls and torn down at the end. Two properties cannot be read back from moto and are
-asserted on what the roles would send instead, each saying why:
+read back with boto3 describe calls and torn down at the end. One property cannot be read back from moto and is
+asserted on what the role would send instead, saying why:
   - the RDS parameter group with rds.force_ssl: inventories/local uses the engine's default group because moto
-    cannot create groups (DescribeDBParameterGroups answers [] instead of DBParameterGroupNotFound);
-  - the ALB attribute routing.http.drop_invalid_header_fields.enabled: inventories/local leaves it unset because
-    elb_application_lb fails with a KeyError under moto when it has to set it.
+    cannot create groups (DescribeDBParameterGroups answers [] instead of DBParameterGroupNotFound).
 """
 from __future__ import absolute_import, division, print_function
 
@@ -247,15 +245,18 @@ def test_alb_redirects_http_and_uses_the_tls13_policy(stack):
     assert listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 
-def test_alb_drops_invalid_headers_by_default():
-    # Not readable from moto (see the module docstring): the role's default is on; only the local inventory
-    # leaves the attribute alone, and says why.
-    with open(os.path.join(ROOT, "roles", "elb", "defaults", "main.yml")) as f:
-        assert yaml.safe_load(f)["elb_drop_invalid_header_fields"] is True
-    with open(os.path.join(ROOT, "inventories", "local", "group_vars", "all.yml")) as f:
-        text = f.read()
-    assert yaml.safe_load(text)["elb_drop_invalid_header_fields"] is None
-    assert "KeyError" in text.split("elb_drop_invalid_header_fields:")[0].splitlines()[-1]
+def test_alb_drops_invalid_headers_and_keeps_sessions_sticky(stack):
+    # FSBP ELB.4, read back from the load balancer; and the Vaadin UI's sticky sessions on the target group.
+    elb = boto("elbv2")
+    lb = elb.describe_load_balancers(Names=[stack["name"]])["LoadBalancers"][0]
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(
+        LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    assert attrs["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    tg = elb.describe_target_groups(Names=[stack["name"] + "-app"])["TargetGroups"][0]
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(
+        TargetGroupArn=tg["TargetGroupArn"])["Attributes"]}
+    assert attrs["stickiness.enabled"] == "true" and attrs["stickiness.type"] == "lb_cookie"
+    assert attrs["stickiness.lb_cookie.duration_seconds"] == "86400"
 
 
 def test_security_groups(stack):
