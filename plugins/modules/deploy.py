@@ -392,6 +392,14 @@ previous_task_definition_arn:
   returned: when O(service) is given
   type: str
   sample: arn:aws:ecs:eu-central-1:123456789012:task-definition/app:7
+container_definitions:
+  description:
+    - The container definitions of the task definition the first service runs after the run (the desired ones in
+      check mode), with snake_case keys as M(community.aws.ecs_taskdefinition_info) returns them. Secrets appear
+      only as their C(value_from) references.
+  returned: when O(service) is given
+  type: list
+  elements: dict
 services:
   description: One entry per service, in the order given.
   returned: when O(service) is given
@@ -468,6 +476,7 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.appdeploy.ecs.plugins.module_utils.retries import retry_decorator
 
@@ -782,6 +791,10 @@ class Deployer:
                 else:
                     self.act("Service %s is already on %s." % (name, target))
             entry.update(ecs_utils.summarise(svc, target, known_events.get(name, set())))
+            if not out:
+                # What the first service runs after this run, so that callers need no DescribeTaskDefinition.
+                self.result["container_definitions"] = camel_dict_to_snake_dict(
+                    {"c": desired.get("containerDefinitions") or []})["c"]
             out.append(entry)
 
         self.result["services"] = out

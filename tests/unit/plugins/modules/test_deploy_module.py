@@ -282,6 +282,9 @@ def test_new_service_is_created_with_settings(aws, docker, ctx):
         "deployment_circuit_breaker": {"enable": True, "rollback": True}}})
     assert r["changed"] is True and r["services"][0]["created"] is True
     assert r["previous_task_definition_arn"] is None and r["services"][0]["changes"] == ["new service"]
+    # what the service runs, for callers that would otherwise describe the task definition
+    assert r["container_definitions"] == [{"name": "app", "image": URI + "@" + D1, "memory": 64}]
+    assert r["services"][0]["service_arn"] == created["serviceArn"] and r["services"][0]["status"] == created["status"]
 
 
 def test_settings_dropped_by_create_are_applied_at_once(aws, docker, ctx):
