@@ -218,6 +218,29 @@ class EndpointProxy:
                     pass
 
 
+def _assert_one_of_each(name):
+    counts = _counts(name)
+    assert counts == {
+        "vpc": 1, "nat": 1, "eip": 1, "subnet": 4, "igw": 1, "lb": 1, "tg": 1, "service": 1,
+        "sg": sorted(["default", name + "-alb", name + "-app", name + "-db"]),
+        "route_table": sorted([name + "-public"] + [n for n in counts["route_table"] if n.startswith(name + "-private-")]),
+    }, counts
+    assert len([n for n in counts["route_table"] if n.startswith(name + "-private-")]) == 2, counts
+
+
+def _teardown(name, cert_dir):
+    subprocess.run([os.path.join(BIN, "ansible-playbook"), "playbooks/teardown.yml", "-e", "teardown_confirm=%s" % name,
+                    "-e", "teardown_delete_images=true", "-e", "appdeploy_stack=%s" % name],
+                   cwd=ROOT, env=_site_env(), capture_output=True, text=True, timeout=600, check=False)
+    if os.path.isdir(cert_dir) and cert_dir.rstrip("/").endswith("/" + name):
+        subprocess.run(["rm", "-rf", "--", cert_dir], check=False)
+    delete_registry_repo(STACK["LOCAL_REGISTRY"], name)
+    try:  # the teardown keeps the final DB snapshot by design; this test's snapshot is not worth keeping
+        boto("rds").delete_db_snapshot(DBSnapshotIdentifier=name + "-final")
+    except Exception:  # best effort on a shared stack
+        pass
+
+
 def _wait_for_vpc(name, deadline):
     ec2 = boto("ec2")
     while time.monotonic() < deadline:
@@ -259,24 +282,9 @@ def test_site_interrupted_then_rerun_leaves_no_duplicates():
         rerun = subprocess.run([playbook, "site.yml"] + stack_args, cwd=ROOT, env=env, capture_output=True, text=True,
                                timeout=600, check=False)
         assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
-        counts = _counts(name)
-        assert counts == {
-            "vpc": 1, "nat": 1, "eip": 1, "subnet": 4, "igw": 1, "lb": 1, "tg": 1, "service": 1,
-            "sg": sorted(["default", name + "-alb", name + "-app", name + "-db"]),
-            "route_table": sorted([name + "-public"] + [n for n in counts["route_table"] if n.startswith(name + "-private-")]),
-        }, counts
-        assert len([n for n in counts["route_table"] if n.startswith(name + "-private-")]) == 2, counts
+        _assert_one_of_each(name)
     finally:
-        subprocess.run([playbook, "playbooks/teardown.yml", "-e", "teardown_confirm=%s" % name,
-                        "-e", "teardown_delete_images=true"] + stack_args,
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-        if os.path.isdir(cert_dir) and cert_dir.rstrip("/").endswith("/" + name):
-            subprocess.run(["rm", "-rf", "--", cert_dir], check=False)
-        delete_registry_repo(STACK["LOCAL_REGISTRY"], name)
-        try:  # the teardown keeps the final DB snapshot by design; this test's snapshot is not worth keeping
-            boto("rds").delete_db_snapshot(DBSnapshotIdentifier=name + "-final")
-        except Exception:  # best effort on a shared stack
-            pass
+        _teardown(name, cert_dir)
 
 
 @requires_stack
@@ -317,22 +325,7 @@ def test_endpoint_down_mid_play_fails_clearly_and_the_rerun_converges():
         rerun = subprocess.run([playbook, "site.yml"] + stack_args, cwd=ROOT, env=env, capture_output=True, text=True,
                                timeout=600, check=False)
         assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
-        counts = _counts(name)
-        assert counts == {
-            "vpc": 1, "nat": 1, "eip": 1, "subnet": 4, "igw": 1, "lb": 1, "tg": 1, "service": 1,
-            "sg": sorted(["default", name + "-alb", name + "-app", name + "-db"]),
-            "route_table": sorted([name + "-public"] + [n for n in counts["route_table"] if n.startswith(name + "-private-")]),
-        }, counts
+        _assert_one_of_each(name)
     finally:
         proxy.stop()
-        env = _site_env()
-        subprocess.run([playbook, "playbooks/teardown.yml", "-e", "teardown_confirm=%s" % name,
-                        "-e", "teardown_delete_images=true"] + stack_args,
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-        if os.path.isdir(cert_dir) and cert_dir.rstrip("/").endswith("/" + name):
-            subprocess.run(["rm", "-rf", "--", cert_dir], check=False)
-        delete_registry_repo(STACK["LOCAL_REGISTRY"], name)
-        try:
-            boto("rds").delete_db_snapshot(DBSnapshotIdentifier=name + "-final")
-        except Exception:  # best effort on a shared stack
-            pass
+        _teardown(name, cert_dir)

@@ -1,41 +1,17 @@
 """appdeploy.ecs.alb driven through main() against moto in-process (mock_aws): create, no change in six reads,
 check mode, drift repair, settings that cannot change, and bad input."""
 import boto3
-import botocore.client
 import pytest
 from moto import mock_aws
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.appdeploy.ecs.plugins.modules import alb as m
+from harness import REGION, run_module
 
-REGION = "eu-central-1"
-
-
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-@pytest.fixture(autouse=True)
-def exits(monkeypatch):
-    def exit_json(self, **kw):
-        kw.setdefault("changed", False)
-        raise Exit(kw)
-
-    def fail_json(self, **kw):
-        kw["failed"] = True
-        raise Exit(kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+pytestmark = pytest.mark.usefixtures("module_exits")
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for k in ("AWS_ENDPOINT_URL", "AWS_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(k, raising=False)
+def aws(no_aws_env):
     with mock_aws():
         kw = dict(region_name=REGION, aws_access_key_id="a", aws_secret_access_key="b")
         ec2 = boto3.client("ec2", **kw)
@@ -51,25 +27,8 @@ def aws(monkeypatch):
         yield dict(elb=boto3.client("elbv2", **kw), args=args, vpc=vpc)
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    seen = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def record(self, operation, params):
-        seen.append(operation)
-        return original(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-    return seen
-
-
 def run(args, check=False):
-    args = dict(args, region=REGION, access_key="a", secret_key="b", _ansible_check_mode=check, _ansible_diff=True)
-    with patch_module_args(args):
-        with pytest.raises(Exit) as e:
-            m.main()
-    return e.value.result
+    return run_module(m.main, args, check)
 
 
 def changed(args, **change):

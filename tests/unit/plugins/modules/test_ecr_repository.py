@@ -3,15 +3,14 @@ reads), check mode, drift repair, the encryption that cannot change, and bad inp
 import json
 
 import boto3
-import botocore.client
 import pytest
 from moto import mock_aws
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.appdeploy.ecs.plugins.modules import ecr_repository as m
+from harness import REGION, run_module
 
-REGION = "eu-central-1"
+pytestmark = pytest.mark.usefixtures("module_exits")
+
 LIFECYCLE = {"rules": [{"rulePriority": 1, "description": "keep 30", "action": {"type": "expire"},
                         "selection": {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan",
                                       "countNumber": 30}}]}
@@ -22,53 +21,14 @@ ARGS = dict(name="shop/web", lifecycle_policy=LIFECYCLE, repository_policy=POLIC
 NO_POLICY = dict(name="shop/web", lifecycle_policy=LIFECYCLE, repository_policy={})
 
 
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-@pytest.fixture(autouse=True)
-def exits(monkeypatch):
-    def exit_json(self, **kw):
-        kw.setdefault("changed", False)
-        raise Exit(kw)
-
-    def fail_json(self, **kw):
-        kw["failed"] = True
-        raise Exit(kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 @pytest.fixture
-def ecr(monkeypatch):
-    for k in ("AWS_ENDPOINT_URL", "AWS_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(k, raising=False)
+def ecr(no_aws_env):
     with mock_aws():
         yield boto3.client("ecr", region_name=REGION, aws_access_key_id="a", aws_secret_access_key="b")
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    seen = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def record(self, operation, params):
-        seen.append(operation)
-        return original(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-    return seen
-
-
 def run(check=False, **args):
-    args = dict(args, region=REGION, access_key="a", secret_key="b", _ansible_check_mode=check, _ansible_diff=True)
-    with patch_module_args(args):
-        with pytest.raises(Exit) as e:
-            m.main()
-    return e.value.result
+    return run_module(m.main, args, check)
 
 
 def test_create_then_no_change_in_three_reads(ecr, calls):

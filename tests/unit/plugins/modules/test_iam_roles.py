@@ -1,15 +1,14 @@
 """appdeploy.ecs.iam_roles driven through main() against moto in-process (mock_aws): create, no change (and what a
 no-op costs), check mode, drift repair, instance profiles, and bad input."""
 import boto3
-import botocore.client
 import pytest
 from moto import mock_aws
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.appdeploy.ecs.plugins.modules import iam_roles as m
+from harness import REGION, run_module
 
-REGION = "eu-central-1"
+pytestmark = pytest.mark.usefixtures("module_exits")
+
 TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 EC2_TRUST = {"Version": "2012-10-17", "Statement": [
@@ -26,54 +25,15 @@ ROLES = [
 ]
 
 
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-@pytest.fixture(autouse=True)
-def exits(monkeypatch):
-    def exit_json(self, **kw):
-        kw.setdefault("changed", False)
-        raise Exit(kw)
-
-    def fail_json(self, **kw):
-        kw["failed"] = True
-        raise Exit(kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
 @pytest.fixture
-def iam(monkeypatch):
-    for k in ("AWS_ENDPOINT_URL", "AWS_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(k, raising=False)
+def iam(no_aws_env, monkeypatch):
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     with mock_aws():
         yield boto3.client("iam", region_name=REGION, aws_access_key_id="a", aws_secret_access_key="b")
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    seen = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def record(self, operation, params):
-        seen.append(operation)
-        return original(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-    return seen
-
-
 def run(roles, check=False):
-    args = dict(roles=roles, region=REGION, access_key="a", secret_key="b", _ansible_check_mode=check, _ansible_diff=True)
-    with patch_module_args(args):
-        with pytest.raises(Exit) as e:
-            m.main()
-    return e.value.result
+    return run_module(m.main, dict(roles=roles), check)
 
 
 def test_create_then_no_change_in_reads_only(iam, calls):

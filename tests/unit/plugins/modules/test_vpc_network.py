@@ -2,69 +2,23 @@
 many requests a no-op costs), check mode, drift repair, NAT mode changes, a NAT run interrupted after its Elastic IP,
 and bad input (one-line errors, nothing created)."""
 import boto3
-import botocore.client
 import pytest
 from moto import mock_aws
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.appdeploy.ecs.plugins.modules import vpc_network as m
+from harness import REGION, run_module
 
-REGION = "eu-central-1"
-
-
-class Exit(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-class Failed(Exit):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def exits(monkeypatch):
-    def exit_json(self, **kw):
-        kw.setdefault("changed", False)
-        raise Exit(kw)
-
-    def fail_json(self, **kw):
-        kw["failed"] = True
-        raise Failed(kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+pytestmark = pytest.mark.usefixtures("module_exits")
 
 
 @pytest.fixture
-def ec2(monkeypatch):
-    for k in ("AWS_ENDPOINT_URL", "AWS_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(k, raising=False)
+def ec2(no_aws_env):
     with mock_aws():
         yield boto3.client("ec2", region_name=REGION, aws_access_key_id="a", aws_secret_access_key="b")
 
 
-@pytest.fixture
-def calls(monkeypatch):
-    """Every EC2 operation the module calls, in order."""
-    seen = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def record(self, operation, params):
-        seen.append(operation)
-        return original(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-    return seen
-
-
 def run(check=False, **args):
-    args = dict(args, region=REGION, access_key="a", secret_key="b", _ansible_check_mode=check, _ansible_diff=True)
-    with patch_module_args(args):
-        with pytest.raises(Exit) as e:
-            m.main()
-    return e.value.result
+    return run_module(m.main, args, check)
 
 
 def ok(check=False, **args):
