@@ -34,7 +34,7 @@ def stack_env():
     return env
 
 
-def run(tmp_path, playbook, extravars, verbosity=0):
+def run(tmp_path, playbook, extravars, verbosity=0, cmdline=None):
     ansible_runner = pytest.importorskip("ansible_runner")
     data_dir = tmp_path / ("runner-" + uuid.uuid4().hex[:6])
     data_dir.mkdir()
@@ -52,6 +52,7 @@ def run(tmp_path, playbook, extravars, verbosity=0):
         extravars=extravars,
         envvars=env,
         verbosity=verbosity,
+        cmdline=cmdline,
         quiet=True,
     )
     events = list(result.events)
@@ -92,6 +93,11 @@ def test_site_deploy_teardown_through_ansible_runner(tmp_path):
         second, _events, second_text = run(tmp_path, "site.yml", extravars, verbosity=3)
         assert second.status == "successful", second_text[-4000:]
         assert changed(second) == 0, second_text[-4000:]
+
+        # an AWX job template of job type "check": on the unchanged stack it predicts no change
+        check, _events, check_text = run(tmp_path, "site.yml", extravars, cmdline="--check")
+        assert check.status == "successful", check_text[-4000:]
+        assert changed(check) == 0, check_text[-4000:]
 
         deploy, _events, deploy_text = run(tmp_path, "playbooks/deploy.yml", dict(extravars, app_version="ci-1"), verbosity=3)
         assert deploy.status == "successful", deploy_text[-4000:]
