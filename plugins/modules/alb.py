@@ -206,6 +206,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 from ansible_collections.appdeploy.ecs.plugins.module_utils.retries import retry_decorator
 
 NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
@@ -395,8 +396,7 @@ class LoadBalancer:
         current = dict((d["ResourceArn"], boto3_tag_list_to_ansible_dict(d.get("Tags") or [])) for d in described)
         for arn, label in arns:
             have = current.get(arn, {})
-            to_set = dict((k, v) for k, v in self.p["tags"].items() if have.get(k) != v)
-            to_unset = [k for k in have if k not in self.p["tags"] and not k.startswith("aws:")]
+            to_set, to_unset = compare_aws_tags(have, self.p["tags"])
             if to_set:
                 self.call("tag %s: %s" % (label, ", ".join(sorted(to_set))), "add_tags", ResourceArns=[arn],
                           Tags=ansible_dict_to_boto3_tag_list(to_set))

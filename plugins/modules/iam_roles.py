@@ -140,6 +140,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 from ansible_collections.appdeploy.ecs.plugins.module_utils.retries import retry_decorator
 
 NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -248,8 +249,7 @@ class Roles:
             self.ensure_profile(role, role_is_new=True)
 
     def ensure_tags(self, name, current, wanted):
-        to_set = dict((k, v) for k, v in wanted.items() if current.get(k) != v)
-        to_unset = [k for k in current if k not in wanted and not k.startswith("aws:")]
+        to_set, to_unset = compare_aws_tags(current, wanted)
         if to_set:
             self.change("tag role %s: %s" % (name, ", ".join(sorted(to_set))))
             self.write("tag_role", RoleName=name, Tags=ansible_dict_to_boto3_tag_list(to_set))
@@ -306,8 +306,7 @@ class Roles:
             self.change("add role %s to instance profile %s" % (name, name))
             self.write("add_role_to_instance_profile", InstanceProfileName=name, RoleName=name)
         current = boto3_tag_list_to_ansible_dict(profile.get("Tags") or [])
-        to_set = dict((k, v) for k, v in role["tags"].items() if current.get(k) != v)
-        to_unset = [k for k in current if k not in role["tags"] and not k.startswith("aws:")]
+        to_set, to_unset = compare_aws_tags(current, role["tags"])
         if to_set:
             self.change("tag instance profile %s: %s" % (name, ", ".join(sorted(to_set))))
             self.write("tag_instance_profile", InstanceProfileName=name, Tags=ansible_dict_to_boto3_tag_list(to_set))

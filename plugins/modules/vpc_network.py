@@ -215,6 +215,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 from ansible_collections.appdeploy.ecs.plugins.module_utils.retries import retry_decorator
 
 STACK_TAG = "appdeploy:stack"
@@ -381,8 +382,7 @@ class Network:
 
     def ensure_tags(self, resource_id, current_list, wanted, label):
         current = boto3_tag_list_to_ansible_dict(current_list or [])
-        to_set = dict((k, v) for k, v in wanted.items() if current.get(k) != v)
-        to_unset = [k for k in current if k not in wanted and not k.startswith("aws:")]
+        to_set, to_unset = compare_aws_tags(current, wanted)
         if to_set:
             self.change("tag %s: %s" % (label, ", ".join(sorted(to_set))))
             if not self.check:
